@@ -1,0 +1,3 @@
+"""Optional apps shipped with django-mcp; none is enabled unless listed in INSTALLED_APPS."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Transports carry MCP messages over HTTP; they know nothing of tools."""
+
+from __future__ import annotations

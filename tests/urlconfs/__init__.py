@@ -1,0 +1,3 @@
+"""URLconfs for the system-check tests."""
+
+from __future__ import annotations

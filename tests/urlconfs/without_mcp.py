@@ -1,0 +1,8 @@
+"""A site that forgot to include ``django_mcp.urls``."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
