@@ -22,12 +22,13 @@ from django_mcp.protocol.handlers import Handlers
 from django_mcp.protocol.jsonrpc import InvalidParams, UnsupportedProtocolVersion
 from django_mcp.protocol.mrtr import InputRequired, Inputs
 from django_mcp.registry import Registry
+from django_mcp.security.principals import Principals
 from django_mcp.transports import relay as relay_module
 from django_mcp.transports.exchange import Call, ResponseWriter, Router
 from django_mcp.transports.http import HttpRequest, accepts
 from django_mcp.transports.hub import hub, worker_channel
 from django_mcp.transports.relay import Remote, relay
-from django_mcp.transports.stateless import Principals, check_headers, decode_header_value
+from django_mcp.transports.stateless import check_headers, decode_header_value
 from django_mcp.transports.streamable import StreamableEndpoint
 from tests.testapp import mcp_tools
 

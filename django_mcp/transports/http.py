@@ -16,6 +16,7 @@ from django_mcp import auth
 from django_mcp.conf import mcp_settings
 from django_mcp.protocol.jsonrpc import InvalidRequest, JSONRPCError
 from django_mcp.security import limits, screening
+from django_mcp.security.admission import Admission, admit
 from django_mcp.transports.exchange import (
     Answer,
     Item,
@@ -55,15 +56,29 @@ class HttpRequest:
     def accepts(self, media_type: str) -> bool:
         return accepts(self.headers.get("accept"), media_type)
 
-    async def authenticate(self) -> auth.AuthResult | None:
-        """Authenticate with the DRF classes; answers ``401`` and returns None on failure."""
+    async def authenticate(self, *, new_session: bool = False) -> auth.AuthResult | None:
+        """Authenticate with the DRF classes; answers ``401`` and returns None on failure.
+
+        With ``new_session``, the same database hop also checks
+        ``MAX_SESSIONS_PER_USER`` (answering ``429`` at the limit).
+        """
         request = auth.request_from_scope(screening.without_query_credentials(self.scope))
-        result: auth.AuthResult = await database_sync_to_async(auth.authenticate)(request)
-        if result.ok:
-            return result
-        header = (result.www_authenticate or "Bearer").encode("latin-1")
-        await send_json(self.send, 401, {"error": result.error}, [(b"www-authenticate", header)])
-        return None
+        if new_session:
+            admission: Admission[None] = await database_sync_to_async(admit)(request)
+            result, rejection = admission.result, admission.rejection
+        else:
+            result = await database_sync_to_async(auth.authenticate)(request)
+            rejection = None
+        if not result.ok:
+            header = (result.www_authenticate or "Bearer").encode("latin-1")
+            await send_json(
+                self.send, 401, {"error": result.error}, [(b"www-authenticate", header)]
+            )
+            return None
+        if rejection is not None:
+            await rejection.send(self.send)
+            return None
+        return result
 
     async def read_body(self) -> bytes | None:
         """The request body; ``None`` (after answering 413) past ``MAX_BODY_SIZE``

@@ -31,7 +31,8 @@ from django_mcp import auth, store
 from django_mcp.models import McpSession
 from django_mcp.protocol.handlers import Handlers
 from django_mcp.protocol.session import ServerSession
-from django_mcp.security import limits, screening
+from django_mcp.security import screening
+from django_mcp.security.admission import admit
 from django_mcp.security.scopes import scopes_for
 from django_mcp.transports.events import HEARTBEAT, SSE_HEADERS, event, message_event
 from django_mcp.transports.hub import WORKER_ID, fingerprint, hub, new_binding, worker_channel
@@ -79,19 +80,7 @@ class SseConsumer(AsyncConsumer):  # type: ignore[misc]
             return
         request = auth.request_from_scope(screening.without_query_credentials(scope))
         try:
-            result = await database_sync_to_async(auth.authenticate)(request)
-            if not result.ok:
-                header = (result.www_authenticate or "Bearer").encode("latin-1")
-                await self._reply(401, {"error": result.error}, [(b"www-authenticate", header)])
-                return
-            rejection = await database_sync_to_async(limits.check_open_sessions)(result.user)
-            if rejection is not None:
-                await rejection.send(self.base_send)
-                return
-            session = self._new_session(result)
-            await database_sync_to_async(store.record_open)(
-                session, self.scope, result.token, worker_channel(WORKER_ID)
-            )
+            admission = await database_sync_to_async(admit)(request, self._open_session)
         except DatabaseError:
             # No stream was promised yet: say "later", not 500.
             logger.exception("Database unavailable while opening an MCP stream")
@@ -101,6 +90,15 @@ class SseConsumer(AsyncConsumer):  # type: ignore[misc]
                 [(b"retry-after", b"1")],
             )
             return
+        result, session = admission.result, admission.opened
+        if not result.ok:
+            header = (result.www_authenticate or "Bearer").encode("latin-1")
+            await self._reply(401, {"error": result.error}, [(b"www-authenticate", header)])
+            return
+        if admission.rejection is not None:
+            await admission.rejection.send(self.base_send)
+            return
+        assert session is not None
         await self._serve(session, result, receive)
 
     async def _read_request(self, receive: Any) -> bool:
@@ -117,6 +115,12 @@ class SseConsumer(AsyncConsumer):  # type: ignore[misc]
         start, content = json_response_parts(status, body, headers)
         await self.base_send(start)
         await self.base_send(content)
+
+    def _open_session(self, result: auth.AuthResult) -> ServerSession:
+        """Create the session and write its row (sync: runs inside :func:`admit`)."""
+        session = self._new_session(result)
+        store.record_open(session, self.scope, result.token, worker_channel(WORKER_ID))
+        return session
 
     def _new_session(self, result: auth.AuthResult) -> ServerSession:
         session = ServerSession(

@@ -31,7 +31,7 @@ import binascii
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mcp_types import jsonrpc as codes
@@ -50,10 +50,10 @@ from django_mcp.protocol.jsonrpc import (
     UnsupportedProtocolVersion,
 )
 from django_mcp.security import limits
+from django_mcp.security.principals import principals
 from django_mcp.security.scopes import scopes_for
 from django_mcp.transports.exchange import Answer, RoutedSession
 from django_mcp.transports.http import HttpRequest, write_stream
-from django_mcp.transports.hub import Binding, hub, new_binding
 
 if TYPE_CHECKING:
     from django_mcp.protocol.session import ServerSession
@@ -75,62 +75,12 @@ ROUTING_HEADERS = ("mcp-protocol-version", "mcp-method", "mcp-name")
 PARAM_HEADER_PREFIX = "mcp-param-"
 _BASE64_VALUE = re.compile(r"^=\?base64\?(?P<payload>.*)\?=$")
 
-#: Credentials remembered at most (the least recently used go first).
-PRINCIPAL_CACHE_SIZE = 10_000
-
 
 def status_of(message: Any) -> int:
     error = message.get("error") if isinstance(message, dict) else None
     if isinstance(error, dict):
         return ERROR_STATUS.get(error.get("code"), 200)  # type: ignore[arg-type]
     return 200
-
-
-# Authentication without a query ----------------------------------------------------
-
-
-@dataclass
-class _Principal:
-    result: auth.AuthResult
-    binding: Binding
-
-
-class Principals:
-    """Credentials DRF accepted lately, by fingerprint: the stateless hot path's binding."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, _Principal] = {}
-
-    def get(self, credentials: str) -> auth.AuthResult | None:
-        known = self._known.get(credentials)
-        if known is None:
-            return None
-        if not known.binding.admits(credentials):
-            del self._known[credentials]
-            return None
-        return known.result
-
-    def remember(self, credentials: str, result: auth.AuthResult) -> None:
-        if len(self._known) >= PRINCIPAL_CACHE_SIZE:
-            del self._known[next(iter(self._known))]
-        self._known[credentials] = _Principal(
-            result, new_binding(result.user.pk, result.token, credentials)
-        )
-
-    def invalidate(self, token_ids: set[Any], user_ids: set[Any]) -> None:
-        for credentials, known in list(self._known.items()):
-            binding = known.binding
-            if binding.user_id in user_ids or (
-                binding.token_id is not None and binding.token_id in token_ids
-            ):
-                del self._known[credentials]
-
-    def clear(self) -> None:
-        self._known.clear()
-
-
-principals = Principals()
-hub.on_invalidate(principals.invalidate)
 
 
 async def authenticate(request: HttpRequest) -> auth.AuthResult | None:

@@ -293,12 +293,10 @@ class StreamableEndpoint:
                 ),
             )
             return
-        result = await request.authenticate()
+        result = await request.authenticate(new_session=True)
         if result is None:
             return
-        rejection = limits.throttle(_rate_key(request.credentials, result.user.pk)) or (
-            await database_sync_to_async(limits.check_open_sessions)(result.user)
-        )
+        rejection = limits.throttle(_rate_key(request.credentials, result.user.pk))
         if rejection is not None:
             await rejection.send(request.send)
             return
