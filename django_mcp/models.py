@@ -170,6 +170,15 @@ class McpSession(models.Model):
         verbose_name = _("MCP session")
         verbose_name_plural = _("MCP sessions")
         ordering = ("-opened_at",)
+        indexes = [
+            # The open-sessions limit counts a user's live rows at every stream
+            # open: from this index alone, however many closed rows there are.
+            models.Index(
+                fields=["user"],
+                condition=models.Q(closed_at__isnull=True),
+                name="django_mcp_live_by_user",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.client_name or 'MCP client'} · {self.id[:8]}…"

@@ -71,7 +71,14 @@ def check_open_sessions(user: Any) -> Rejection | None:
         return None
     from django_mcp.models import McpSession
 
-    live = McpSession.objects.filter(user_id=user.pk, closed_at__isnull=True).count()
+    # Counting stops at the limit: a user with thousands of streams (allowed by
+    # a high limit) does not make every open scan all of them.
+    live = (
+        McpSession.objects.filter(user_id=user.pk, closed_at__isnull=True)
+        .order_by()
+        .values("pk")[:limit]
+        .count()
+    )
     if live < limit:
         return None
     return Rejection(
