@@ -23,11 +23,13 @@ class SimpleMCPConfig(AppConfig):
         invalidation.connect()
 
         from django_mcp.conf import mcp_settings
+        from django_mcp.transports import daphne
 
         if mcp_settings.DAPHNE_SKIP_FORM_PARSING:
-            from django_mcp.transports.daphne import skip_twisted_form_parsing
-
-            skip_twisted_form_parsing()
+            daphne.skip_twisted_form_parsing()
+        daphne.skip_discarded_access_log()
+        if mcp_settings.DAPHNE_FREEZE_GC:
+            daphne.freeze_startup_objects()
 
 
 class MCPConfig(SimpleMCPConfig):

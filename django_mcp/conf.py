@@ -79,6 +79,9 @@ DEFAULTS: dict[str, Any] = {
     # Skip Twisted's parsing of POSTed forms under daphne (daphne never uses
     # it; see django_mcp.transports.daphne).
     "DAPHNE_SKIP_FORM_PARSING": True,
+    # Under daphne, move everything loaded at start-up (Django, the registry,
+    # schemas) out of the garbage collector's full passes once the server runs.
+    "DAPHNE_FREEZE_GC": True,
     # Seconds a stream's bound credentials are trusted on the POST fast path
     # before DRF authenticates them again (revocation is immediate regardless).
     "AUTH_RECHECK_INTERVAL": 60.0,
@@ -182,6 +185,10 @@ class MCPSettings:
     @property
     def DAPHNE_SKIP_FORM_PARSING(self) -> bool:
         return bool(self._get("DAPHNE_SKIP_FORM_PARSING"))
+
+    @property
+    def DAPHNE_FREEZE_GC(self) -> bool:
+        return bool(self._get("DAPHNE_FREEZE_GC"))
 
     @property
     def ROUTE_TIMEOUT(self) -> float:
