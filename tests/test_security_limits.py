@@ -113,6 +113,36 @@ def test_counters_live_in_the_configured_cache() -> None:
     assert caches["default"].get(key) is None
 
 
+@override_settings(DJANGO_MCP={"RATE_LIMIT": 200_000})
+def test_a_large_budget_is_leased_so_most_messages_skip_the_cache() -> None:
+    now = 60.0 * 7
+    key = f"{limits.KEY_PREFIX}:c:lease:7"
+    assert limits.lease_size(200_000) == 100
+    assert limits.throttle("c:lease", now=now) is None
+    assert caches["default"].get(key) == 100  # one increment took 100 messages
+    assert all(limits.throttle("c:lease", now=now) is None for _ in range(99))
+    assert caches["default"].get(key) == 100  # ... spent here without a cache call
+    assert limits.throttle("c:lease", now=now) is None
+    assert caches["default"].get(key) == 200
+
+
+@override_settings(DJANGO_MCP={"RATE_LIMIT": 100_000})
+def test_a_leased_budget_still_ends_exactly_at_the_limit() -> None:
+    now = 60.0 * 9
+    # Other workers already spent all but 50 messages of this minute.
+    caches["default"].set(f"{limits.KEY_PREFIX}:c:busy:9", 99_950, 120)
+    allowed = 0
+    while limits.throttle("c:busy", now=now) is None:
+        allowed += 1
+        assert allowed <= 50
+    assert allowed == 50
+
+
+def test_small_budgets_are_not_leased() -> None:
+    assert limits.lease_size(1000) == 1
+    assert limits.lease_size(5) == 1
+
+
 class BrokenCache(LocMemCache):
     def incr(self, *args: Any, **kwargs: Any) -> int:
         raise ConnectionError("cache down")

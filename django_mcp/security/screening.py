@@ -22,11 +22,14 @@ Django request (the DRF view), with the same rules.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
@@ -102,9 +105,22 @@ def raw_host(meta: Mapping[str, Any]) -> str:
     return host
 
 
+@functools.lru_cache(maxsize=256)
+def _host_allowed(domain: str) -> bool:
+    """Whether ``domain`` matches ``ALLOWED_HOSTS``; remembered, as the same few
+    hosts come with every request (forgotten when the settings change)."""
+    return bool(domain) and validate_host(domain, allowed_hosts())
+
+
+@receiver(setting_changed)
+def _forget_hosts(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("ALLOWED_HOSTS", "DEBUG"):
+        _host_allowed.cache_clear()
+
+
 def check_host(meta: Mapping[str, Any]) -> Rejection | None:
     domain, _port = split_domain_port(raw_host(meta))
-    if domain and validate_host(domain, allowed_hosts()):
+    if _host_allowed(domain):
         return None
     return Rejection(
         421,
