@@ -31,6 +31,15 @@ def ping(request_id: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "method": "ping"}
 
 
+def echo_call(request_id: str) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"message": request_id}},
+    }
+
+
 async def test_posts_through_the_balancer_reach_the_stream_exactly_once(cluster: Any) -> None:
     first, second, balancer = cluster
     session = await open_stream(balancer.base_url, first.token)
@@ -38,21 +47,30 @@ async def test_posts_through_the_balancer_reach_the_stream_exactly_once(cluster:
         await session.initialize()
         ids = [f"call-{n}" for n in range(20)]
         for request_id in ids:
-            response = await session.post(
-                {
-                    "jsonrpc": "2.0",
-                    "id": request_id,
-                    "method": "tools/call",
-                    "params": {"name": "echo", "arguments": {"message": request_id}},
-                }
-            )
+            response = await session.post(echo_call(request_id))
             assert response.status_code == 202, response.text
         for request_id in ids:
             reply = await session.reply(request_id)
             assert reply["result"]["structuredContent"]["echo"] == request_id
+        # A burst of concurrent POSTs: forwards and their acknowledgements
+        # between the workers travel in batches (Outbox), each still exactly once.
+        burst = [f"burst-{n}" for n in range(40)]
+        responses = await asyncio.gather(*(session.post(echo_call(rid)) for rid in burst))
+        assert [response.status_code for response in responses] == [202] * len(burst)
+        for request_id in burst:
+            reply = await session.reply(request_id)
+            assert reply["result"]["structuredContent"]["echo"] == request_id
         await asyncio.sleep(0.5)  # let any duplicate arrive before counting
-        for request_id in ids:
+        for request_id in ids + burst:
             assert len(session.replies_to(request_id)) == 1, request_id
+        # Each call has one row in the tool-call log, on PostgreSQL.
+        count = first.manage(
+            "shell",
+            "-c",
+            "from django_mcp.models import ToolCall; "
+            f"print(ToolCall.objects.filter(session_id={session.session_id!r}).count())",
+        )
+        assert count.stdout.split()[-1] == str(len(ids) + len(burst))
     finally:
         await session.close()
     endpoint_path = "/mcp/messages/"
