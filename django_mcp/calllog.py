@@ -160,7 +160,7 @@ class DatabaseRecorder:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write every queued row now (the server does it by itself a quarter of a second after a call)."""
+        """Write every queued row now (the server does it by itself soon after a call)."""
         while self._pending:
             batch, self._pending = self._pending[:BATCH_SIZE], self._pending[BATCH_SIZE:]
             try:

@@ -123,6 +123,67 @@ class LocalSession:
     binding: Binding
 
 
+class Outbox:
+    """Channel-layer messages to other workers, sent together per event-loop turn.
+
+    Under load a worker forwards many POSTs, and acknowledges many, in the same
+    turn of the event loop. Each costs a channel-layer send: a publish to Redis
+    and a msgpack encoding on both sides. Messages put here during one turn
+    leave together, as one ``mcp.batch`` message per destination channel, as
+    soon as the loop gets to it; a lone message is sent as it is.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, list[tuple[dict[str, Any], asyncio.Future[None] | None]]] = {}
+        self._flush: asyncio.Handle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def send(self, channel: str, message: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue ``message``; the future is done once its batch went out (or failed)."""
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._put(channel, message, sent)
+        return sent
+
+    def post(self, channel: str, message: dict[str, Any]) -> None:
+        """Queue ``message`` with nobody waiting on it (failures are logged)."""
+        self._put(channel, message, None)
+
+    def _put(
+        self, channel: str, message: dict[str, Any], sent: asyncio.Future[None] | None
+    ) -> None:
+        self._pending.setdefault(channel, []).append((message, sent))
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_soon(self._start_sending)
+
+    def _start_sending(self) -> None:
+        self._flush = None
+        pending, self._pending = self._pending, {}
+        for channel, items in pending.items():
+            task = asyncio.ensure_future(self._send(channel, items))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(
+        self, channel: str, items: list[tuple[dict[str, Any], asyncio.Future[None] | None]]
+    ) -> None:
+        messages = [message for message, _sent in items]
+        batch = messages[0] if len(messages) == 1 else {"type": "mcp.batch", "messages": messages}
+        error: BaseException | None = None
+        try:
+            layer = get_channel_layer(mcp_settings.CHANNEL_LAYER)
+            await layer.send(channel, batch)
+        except Exception as exc:
+            error = exc
+            if all(sent is None for _message, sent in items):
+                logger.exception("Could not send %d message(s) to %s", len(items), channel)
+        for _message, sent in items:
+            if sent is not None and not sent.done():
+                if error is None:
+                    sent.set_result(None)
+                else:
+                    sent.set_exception(error)
+
+
 class Hub:
     """The process-local table of open sessions, and the router to other workers."""
 
@@ -138,6 +199,8 @@ class Hub:
         self._extensions: dict[str, Callable[[Any, dict[str, Any]], Awaitable[None]]] = {}
         #: Told the token and user ids of every invalidation (see :meth:`on_invalidate`).
         self._invalidation_listeners: list[Callable[[set[Any], set[Any]], None]] = []
+        #: Deliveries and acknowledgements to other workers, sent in batches.
+        self.outbox = Outbox()
 
     # The local table ------------------------------------------------------
 
@@ -248,7 +311,7 @@ class Hub:
             logger.warning("This worker's channel-layer listener is not receiving")
             return "unknown"
         try:
-            await layer.send(
+            await self.outbox.send(
                 worker_channel(worker),
                 {
                     "type": "mcp.deliver",
@@ -419,9 +482,13 @@ class Hub:
         kind = message.get("type")
         if kind == "mcp.hello":
             self._hears_itself.set()
+        elif kind == "mcp.batch":
+            for item in message.get("messages") or ():
+                if isinstance(item, dict) and item.get("type") != "mcp.batch":
+                    await self._handle(layer, item)
         elif kind == "mcp.deliver":
             outcome = await self._accept_forwarded(message)
-            await layer.send(
+            self.outbox.post(
                 message["reply_to"], {"type": "mcp.ack", "ref": message["ref"], "outcome": outcome}
             )
         elif kind == "mcp.ack":
