@@ -15,12 +15,12 @@ import logging
 import math
 from collections.abc import Coroutine
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connections, router, transaction
-from django.db.models import Field
+from django.db import close_old_connections
 
+from django_mcp import rows
 from django_mcp.conf import mcp_settings
 from django_mcp.models import ToolCall
 from django_mcp.protocol.calls import CallRecord, CallRecorder
@@ -69,50 +69,37 @@ def storable(value: Any) -> Any:
     return value
 
 
-#: The columns a log row is written with, by model field name (the rest keep
-#: their database defaults: the primary key).
+#: The columns a log row is written with, by model field name (the primary
+#: key gets its database default).
 COLUMNS = ("session", "user", "tool", "arguments", "started_at", "duration_ms", "outcome", "error")
 
 
 def write(calls: list[CallRecord]) -> None:
     """Insert log rows for ``calls`` (sync; runs in a worker thread).
 
-    One ``INSERT`` run with ``executemany`` for the whole batch. Under load
-    the log gets a row per call, and ``bulk_create`` spent about 40
-    microseconds of Python per row building the statement (holding the GIL the
-    event loop needs). Here only the two columns whose values need the
-    database's own adaptation, JSON and the timestamp, go through their
-    fields' ``get_db_prep_save``.
+    One ``INSERT`` run with ``executemany`` for the whole batch
+    (:func:`django_mcp.rows.insert`): under load the log gets a row per call,
+    and ``bulk_create`` spent about 40 microseconds of Python per row.
     """
-    if not calls:
-        return
     close_old_connections()
     try:
-        connection = connections[router.db_for_write(ToolCall)]
-        fields = [cast("Field[Any, Any]", ToolCall._meta.get_field(name)) for name in COLUMNS]
-        arguments_field, started_field = fields[3], fields[4]
-        table = connection.ops.quote_name(ToolCall._meta.db_table)
-        columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
-        placeholders = ", ".join(["%s"] * len(fields))
-        rows = [
-            (
-                call.session_id,
-                getattr(call.user, "pk", None),
-                storable(call.tool),
-                arguments_field.get_db_prep_save(_arguments(call.arguments), connection),
-                started_field.get_db_prep_save(call.started_at, connection),
-                round(call.duration_ms, 3),
-                call.outcome,
-                storable(call.error[:MAX_ERROR_LENGTH]),
-            )
-            for call in calls
-        ]
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            for start in range(0, len(rows), BATCH_SIZE):
-                cursor.executemany(
-                    f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",
-                    rows[start : start + BATCH_SIZE],
+        rows.insert(
+            ToolCall,
+            COLUMNS,
+            [
+                (
+                    call.session_id,
+                    getattr(call.user, "pk", None),
+                    storable(call.tool),
+                    _arguments(call.arguments),
+                    call.started_at,
+                    round(call.duration_ms, 3),
+                    call.outcome,
+                    storable(call.error[:MAX_ERROR_LENGTH]),
                 )
+                for call in calls
+            ],
+        )
     finally:
         close_old_connections()
 
