@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -618,19 +619,26 @@ class Client:
         self.pool = PostPool(target.host, target.port, post_connections)
         self.stats = Stats()
         self.host_header = f"{target.host}:{target.port}"
-        auth = f"Authorization: Bearer {target.token}\r\n" if target.token else ""
-        self._auth = auth
+        # Several tokens (comma-separated): sessions take them in turn, as the
+        # sessions of many users would.
+        tokens = [token for token in (target.token or "").split(",") if token]
+        self._auths = [f"Authorization: Bearer {token}\r\n" for token in tokens] or [""]
+        self._turn = itertools.count()
         self.sessions: list[McpSession] = []
 
-    def get_request(self, path: str) -> bytes:
+    def next_auth(self) -> str:
+        """The ``Authorization`` header line of the next session."""
+        return self._auths[next(self._turn) % len(self._auths)]
+
+    def get_request(self, path: str, auth: str) -> bytes:
         return (
-            f"GET {path} HTTP/1.1\r\nHost: {self.host_header}\r\n{self._auth}"
+            f"GET {path} HTTP/1.1\r\nHost: {self.host_header}\r\n{auth}"
             "Accept: text/event-stream\r\nCache-Control: no-store\r\n\r\n"
         ).encode("latin-1")
 
-    def post_prefix(self, path: str) -> bytes:
+    def post_prefix(self, path: str, auth: str) -> bytes:
         return (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host_header}\r\n{self._auth}"
+            f"POST {path} HTTP/1.1\r\nHost: {self.host_header}\r\n{auth}"
             "Content-Type: application/json\r\nAccept: */*\r\nContent-Length: "
         ).encode("latin-1")
 
@@ -646,6 +654,7 @@ class McpSession:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        self.auth = client.next_auth()
         self.stream: SseConnection | None = None
         self.endpoint: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._prefix = b""
@@ -713,7 +722,7 @@ class McpSession:
             self.stream = stream
             client.sessions.append(self)
             assert stream.transport is not None
-            stream.transport.write(client.get_request(target.sse_path))
+            stream.transport.write(client.get_request(target.sse_path, self.auth))
             await stream.head
             status = stream.reader.status
             if status != 200:
@@ -728,7 +737,7 @@ class McpSession:
             if (parts.hostname, parts.port or 80) != (target.host, target.port):
                 raise SessionError(f"endpoint {endpoint!r} is on another origin")
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-            self._prefix = client.post_prefix(path)
+            self._prefix = client.post_prefix(path, self.auth)
             if initialize:
                 result = await self.request(
                     "initialize",
@@ -1190,7 +1199,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("workload", choices=["sequential", "concurrent", "connect", "idle"])
     parser.add_argument("url", help="SSE URL, e.g. http://127.0.0.1:8000/mcp/sse")
-    parser.add_argument("--token", default=os.environ.get("MCP_TOKEN"), help="bearer token")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("MCP_TOKEN"),
+        help="bearer token; several, comma-separated, are used by the sessions in turn",
+    )
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--duration", type=float, default=10.0)

@@ -270,7 +270,7 @@ class Bench:
             EXAMPLE_PG_NAME=self.args.pg_db,
             EXAMPLE_CHANNEL_LAYER="redis",
         )
-        token = servers.prepare_database(env)
+        tokens = servers.prepare_database(env)
         workers = [
             self.track(servers.start_daphne(f"worker{i}", env, self.workdir, self.layout.server))
             for i in (1, 2)
@@ -300,7 +300,7 @@ class Bench:
             per_run: dict[str, list[dict[str, Any]]] = {name: [] for name in setups}
             for run in range(s.runs):
                 for name, (nginx, procs) in setups.items():
-                    target = Target(name, "127.0.0.1", nginx.port, "/mcp/sse", token)
+                    target = Target(name, "127.0.0.1", nginx.port, "/mcp/sse", tokens[0])
                     meter = servers.CpuMeter([*procs, nginx], extra)
                     result = await loadgen.concurrent(
                         target,
@@ -327,7 +327,7 @@ class Bench:
             )
             for name in big_setups:
                 nginx, procs = setups[name]
-                target = Target(name, "127.0.0.1", nginx.port, "/mcp/sse", token)
+                target = Target(name, "127.0.0.1", nginx.port, "/mcp/sse", ",".join(tokens))
                 out[f"{name}, {s.mw_big:,} sessions"] = await self.mw_big(
                     target, procs, nginx, extra
                 )
@@ -650,16 +650,16 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         results = report["workloads"]
-        token = None
+        tokens: list[str] = []
         if "ours" in bench.targets and any(w in wanted for w in (*MAIN, "idle")):
-            token = servers.prepare_database(bench.ours_env())
+            tokens = servers.prepare_database(bench.ours_env())
         if "calibrate" in wanted:
             results["calibrate"] = await bench.calibrate()
         main_wanted = [w for w in MAIN if w in wanted]
         if main_wanted:
-            results["main"] = await bench.main_workloads(token, main_wanted)
+            results["main"] = await bench.main_workloads(tokens[0] if tokens else None, main_wanted)
         if "idle" in wanted:
-            results["idle"] = await bench.idle(token)
+            results["idle"] = await bench.idle(",".join(tokens) or None)
         if "multiworker" in wanted:
             results["multiworker"] = await bench.multiworker()
 

@@ -7,6 +7,7 @@ dedicated database, ``mcp_bench`` by default, is dropped and re-created).
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -42,8 +43,26 @@ SERVER_ENV: dict[str, str] = {
 # project reads (if it does): set high so that the benchmark measures speed.
 LIMIT_ENV: dict[str, str] = {
     "DJANGO_MCP_RATE_LIMIT": "1000000000",  # messages per minute: on, but never reached
-    "DJANGO_MCP_MAX_SESSIONS_PER_USER": "1000000",
 }
+# MAX_SESSIONS_PER_USER keeps its default (100): the workloads with thousands of
+# sessions spread them over BENCH_USERS users, as a site with that many
+# sessions has many users, so the check costs what it costs in production.
+
+#: Users (each with a token) besides the demo user, for the big workloads.
+BENCH_USERS = 200
+
+_MAKE_USERS = """
+import json
+from django.contrib.auth import get_user_model
+from django_mcp.models import ApiToken
+
+User = get_user_model()
+tokens = []
+for n in range({count}):
+    user = User.objects.create_user(f"bench-{{n:03d}}")
+    tokens.append(ApiToken.create(user, name="bench")[1])
+print(json.dumps(tokens))
+"""
 
 
 # --------------------------------------------------------------------------- CPUs
@@ -289,8 +308,9 @@ def manage(env: dict[str, str], *args: str) -> str:
     return proc.stdout
 
 
-def prepare_database(env: dict[str, str]) -> str:
-    """Migrate the (fresh) database and return the demo token (last line of demo_setup)."""
+def prepare_database(env: dict[str, str]) -> list[str]:
+    """Migrate the (fresh) database; return the demo token (the last line of
+    ``demo_setup``), then one token for each of ``BENCH_USERS`` more users."""
     if env.get("EXAMPLE_DB") == "postgres":
         name = env.get("EXAMPLE_PG_NAME", "mcp_bench")
         pg = [
@@ -305,7 +325,8 @@ def prepare_database(env: dict[str, str]) -> str:
         subprocess.run(["createdb", *pg, name], check=True, capture_output=True)
     manage(env, "migrate", "--noinput", "-v", "0")
     lines = [line.strip() for line in manage(env, "demo_setup").splitlines() if line.strip()]
-    return lines[-1]
+    made = manage(env, "shell", "-c", _MAKE_USERS.format(count=BENCH_USERS)).splitlines()[-1]
+    return [lines[-1], *json.loads(made)]
 
 
 # daphne's listen backlog: 2048 as in docs/deploy.md and the systemd unit (uvicorn's
