@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
     # URL prefix of the MCP endpoints, without leading or trailing slash.
@@ -95,11 +97,26 @@ DEFAULTS: dict[str, Any] = {
 
 
 class MCPSettings:
-    """Typed accessors for ``settings.DJANGO_MCP``."""
+    """Typed accessors for ``settings.DJANGO_MCP``.
+
+    The ``DJANGO_MCP`` dict is looked up once and kept (the hot path reads
+    several settings per request, and every read of ``django.conf.settings``
+    goes through its lazy proxy); ``override_settings`` and any other
+    ``setting_changed`` signal for it drop the kept copy.
+    """
+
+    def __init__(self) -> None:
+        self._user: dict[str, Any] | None = None
 
     def _get(self, name: str) -> Any:
-        user = getattr(settings, "DJANGO_MCP", {}) or {}
+        user = self._user
+        if user is None:
+            user = self._user = getattr(settings, "DJANGO_MCP", {}) or {}
         return user.get(name, DEFAULTS[name])
+
+    def reload(self) -> None:
+        """Read ``settings.DJANGO_MCP`` again at the next access."""
+        self._user = None
 
     @property
     def URL_PREFIX(self) -> str:
@@ -250,3 +267,9 @@ class MCPSettings:
 
 
 mcp_settings = MCPSettings()
+
+
+@receiver(setting_changed)
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "DJANGO_MCP":
+        mcp_settings.reload()
