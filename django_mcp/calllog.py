@@ -33,7 +33,7 @@ logger = logging.getLogger("django_mcp")
 
 #: Seconds between the first call of a batch and its write.
 FLUSH_DELAY = 0.25
-#: Rows per ``bulk_create``.
+#: Calls per write (one thread hand-off and one transaction each).
 BATCH_SIZE = 500
 #: Logged arguments larger than this (as JSON) are replaced by a note of their size.
 MAX_ARGUMENTS_SIZE = 64 * 1024

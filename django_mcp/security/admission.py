@@ -19,12 +19,11 @@ from django.db import transaction
 from django_mcp import auth
 from django_mcp.security import limits
 from django_mcp.security.principals import principals
+from django_mcp.security.rejection import Rejection
 from django_mcp.transports.hub import fingerprint
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-    from django_mcp.security.rejection import Rejection
 
 T = TypeVar("T")
 
@@ -36,6 +35,15 @@ class Admission(Generic[T]):
     result: auth.AuthResult
     rejection: Rejection | None = None
     opened: T | None = None
+
+    @property
+    def refusal(self) -> Rejection | None:
+        """The answer when the session may not open: ``401`` with the
+        authentication classes' challenge, or the limit's ``429``."""
+        if not self.result.ok:
+            challenge = self.result.www_authenticate or "Bearer"
+            return Rejection(401, str(self.result.error), {"WWW-Authenticate": challenge})
+        return self.rejection
 
 
 def admit(

@@ -65,20 +65,13 @@ class HttpRequest:
         request = auth.request_from_scope(screening.without_query_credentials(self.scope))
         if new_session:
             admission: Admission[None] = await database_sync_to_async(admit)(request)
-            result, rejection = admission.result, admission.rejection
         else:
-            result = await database_sync_to_async(auth.authenticate)(request)
-            rejection = None
-        if not result.ok:
-            header = (result.www_authenticate or "Bearer").encode("latin-1")
-            await send_json(
-                self.send, 401, {"error": result.error}, [(b"www-authenticate", header)]
-            )
+            admission = Admission(await database_sync_to_async(auth.authenticate)(request))
+        refusal = admission.refusal
+        if refusal is not None:
+            await refusal.send(self.send)
             return None
-        if rejection is not None:
-            await rejection.send(self.send)
-            return None
-        return result
+        return admission.result
 
     async def read_body(self) -> bytes | None:
         """The request body; ``None`` (after answering 413) past ``MAX_BODY_SIZE``

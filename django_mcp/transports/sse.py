@@ -90,16 +90,12 @@ class SseConsumer(AsyncConsumer):  # type: ignore[misc]
                 [(b"retry-after", b"1")],
             )
             return
-        result, session = admission.result, admission.opened
-        if not result.ok:
-            header = (result.www_authenticate or "Bearer").encode("latin-1")
-            await self._reply(401, {"error": result.error}, [(b"www-authenticate", header)])
+        refusal = admission.refusal
+        if refusal is not None:
+            await refusal.send(self.base_send)
             return
-        if admission.rejection is not None:
-            await admission.rejection.send(self.base_send)
-            return
-        assert session is not None
-        await self._serve(session, result, receive)
+        assert admission.opened is not None
+        await self._serve(admission.opened, admission.result, receive)
 
     async def _read_request(self, receive: Any) -> bool:
         while True:
